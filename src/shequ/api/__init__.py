@@ -1,0 +1,1 @@
+"""HTTP assembly: the FastAPI app, auth dependencies, errors and middleware."""

@@ -1,0 +1,108 @@
+"""ASGI middleware: request id, language, client address, body size limit, access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shequ.kit.context import RequestContext, reset_context, set_context
+from shequ.kit.i18n import negotiate, reset_language, set_language, t
+
+log = logging.getLogger("shequ.access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestMiddleware:
+    """Sets the request context and language, caps body size, logs each request."""
+
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP or WebSocket connection."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        client = scope.get("client")
+        ctx = RequestContext(request_id, client[0] if client else None,
+                             headers.get("user-agent"))
+        token = set_context(ctx)
+        lang_token = set_language(negotiate(headers.get("accept-language")))
+        try:
+            if scope["type"] == "http":
+                await self._http(scope, receive, send, headers, request_id)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            reset_context(token)
+            reset_language(lang_token)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
+                    request_id: str) -> None:
+        limit = self.max_upload if scope["path"].endswith("/import") else self.max_body
+        started = time.perf_counter()
+        status = {"code": 500}
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            await _reject_too_large(send, limit, request_id)
+            self._log(scope, 413, started)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def tagged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tagged_send)
+        except _TooLarge:
+            await _reject_too_large(send, limit, request_id)
+            status["code"] = 413
+        self._log(scope, status["code"], started)
+
+    def _log(self, scope: Scope, status: int, started: float) -> None:
+        log.info("request", extra={
+            "method": scope.get("method"), "path": scope.get("path"), "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        })
+
+
+async def _reject_too_large(send: Send, limit: int, request_id: str) -> None:
+    message = t("request.too_large", limit=limit)
+    body: dict[str, Any] = {"type": "/problems/request.too_large", "title": message,
+                            "status": 413, "code": "request.too_large", "detail": message,
+                            "request_id": request_id}
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(data)).encode()),
+        (b"x-request-id", request_id.encode())]})
+    await send({"type": "http.response.body", "body": data})

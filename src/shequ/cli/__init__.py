@@ -1,0 +1,1 @@
+"""The `shequ` command line."""
