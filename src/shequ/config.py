@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     export_max_rows: int = Field(default=200_000, ge=1)
 
+    web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
     mqtt_url: str = ""
     nats_url: str = ""
 

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import text
 
 from shequ import __version__, installed
-from shequ.api.deps import Services, ServicesDep, current_subject, read_session, write_session
+from shequ.api.deps import (
+    CurrentSubject,
+    Services,
+    ServicesDep,
+    current_subject,
+    read_session,
+    write_session,
+)
 from shequ.api.errors import install_error_handlers, problem
 from shequ.api.middleware import RequestMiddleware
 from shequ.config import Settings, get_settings
 from shequ.kit.db import Database
-from shequ.kit.i18n import t
+from shequ.kit.errors import NotFound
+from shequ.kit.i18n import current_language, t
 from shequ.kit.ledger import Ledger
 from shequ.kit.ledger_api import LedgerEnv, ledger_router
 from shequ.kit.logging import configure_logging
@@ -79,7 +89,27 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(_ledger_index(), prefix=API_PREFIX)
     for ledger in Ledger.registry.values():
         app.include_router(ledger_router(ledger, env), prefix=API_PREFIX)
+    mount_web(app, settings.web_dir)
     return app
+
+
+def mount_web(app: FastAPI, web_dir: Path) -> None:
+    """Serve the built portal at `/`, with index.html for client-side routes."""
+    index = web_dir / "index.html"
+    root = web_dir.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def portal(path: str) -> Response:
+        if path.startswith("api/"):
+            raise NotFound(code="request.not_found")
+        if not index.is_file():
+            return HTMLResponse(t("web.not_built"), status_code=503)
+        candidate = (root / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(root):
+            cache = "public, max-age=31536000, immutable" if "/assets/" in f"/{path}" else (
+                "no-cache")
+            return FileResponse(candidate, headers={"Cache-Control": cache})
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
 
 def _health_router() -> APIRouter:
@@ -103,9 +133,6 @@ def _health_router() -> APIRouter:
 
 
 def _ledger_index() -> APIRouter:
-    from shequ.api.deps import CurrentSubject
-    from shequ.kit.i18n import current_language
-
     router = APIRouter(tags=["ledgers"])
 
     @router.get("/ledgers", summary="The ledgers this user may read, with their metadata URLs")

@@ -126,6 +126,24 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+@app.command("openapi")
+def openapi(
+    out: Annotated[str | None, typer.Option(help="Write to this file instead of stdout")] = None,
+) -> None:
+    """Print the OpenAPI 3.1 document (the web portal generates its API types from it)."""
+    import json
+
+    from shequ.api.app import create_app
+
+    document = json.dumps(create_app().openapi(), ensure_ascii=False, indent=1)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(document + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(document + "\n")
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
