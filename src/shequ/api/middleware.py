@@ -18,10 +18,6 @@ log = logging.getLogger("shequ.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class RequestMiddleware:
     """Sets the request context and language, caps body size, logs each request."""
 
@@ -62,16 +58,13 @@ class RequestMiddleware:
             await _reject_too_large(send, limit, request_id)
             self._log(scope, 413, started)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
+        if not length.isdigit() and scope.get("method") in ("POST", "PUT", "PATCH"):
+            body = await _buffer(receive, limit)
+            if body is None:
+                await _reject_too_large(send, limit, request_id)
+                self._log(scope, 413, started)
+                return
+            receive = _replay(body)
 
         async def tagged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -81,11 +74,7 @@ class RequestMiddleware:
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tagged_send)
-        except _TooLarge:
-            await _reject_too_large(send, limit, request_id)
-            status["code"] = 413
+        await self.app(scope, receive, tagged_send)
         self._log(scope, status["code"], started)
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
@@ -93,6 +82,37 @@ class RequestMiddleware:
             "method": scope.get("method"), "path": scope.get("path"), "status": status,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         })
+
+
+async def _buffer(receive: Receive, limit: int) -> bytes | None:
+    """Read a body of unknown length, or None as soon as it passes the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def _reject_too_large(send: Send, limit: int, request_id: str) -> None:

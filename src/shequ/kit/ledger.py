@@ -89,6 +89,9 @@ class Ledger(Generic[M]):
     public_within_community: bool = False
     personal: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     layer: str = "platform"
+    example: Callable[[Session, int, int], dict[str, Any]] | None = None
+    """Valid create input number n in a community (creating prerequisites as needed); the
+    generic contract tests exercise every ledger with it."""
 
     registry: ClassVar[dict[str, Ledger[Any]]] = {}
 
@@ -275,7 +278,7 @@ class Ledger(Generic[M]):
         grouped = base.with_only_columns(key.label("key"), func.count().label("count"))
         grouped = grouped.group_by(key).order_by(key)
         groups = []
-        for k, n in session.execute(grouped).tuples():
+        for k, n in session.execute(grouped):
             groups.append({"key": k, "label": self._group_label(info, k), "count": n})
         return {"by": by, "period": period if is_time else None, "groups": groups,
                 "total": sum(g["count"] for g in groups)}

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, create_model
 from sqlalchemy.orm import Session
@@ -16,8 +16,11 @@ from sqlalchemy.orm import Session
 from shequ.kit.errors import PayloadTooLarge
 from shequ.kit.i18n import current_language
 from shequ.kit.ledger import OPERATORS, AuditSink, Ledger
+from shequ.kit.schema import MAX_ID
 from shequ.kit.scope import Principal
 from shequ.kit.tabular import CSV_TYPE, XLSX_TYPE, csv_stream, xlsx_bytes
+
+_RowId = Path(ge=1, le=MAX_ID)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
                  summary=f"Import {ledger.name} from XLSX or CSV (all rows or none)")
     def import_rows(principal: PrincipalDep, session: WriteDep,
                     file: Annotated[UploadFile, File()],
-                    community_id: Annotated[int | None, Query(ge=1)] = None) -> Any:
+                    community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
         content = _read_upload(file, env.max_upload_bytes)
         return ledger.import_table(session, principal, community_id, file.filename or "",
                                    content, env.audit)
@@ -174,9 +177,6 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
     return router
 
 
-from fastapi import Path as _Path  # noqa: E402
-
-_RowId = _Path(ge=1, le=2**62)
 
 
 def _read_upload(file: UploadFile, limit: int) -> bytes:

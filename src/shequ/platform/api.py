@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
 from shequ.api.deps import CurrentSubject, ReadSession, ServicesDep, WriteSession
@@ -14,6 +14,7 @@ from shequ.kit.db import utcnow
 from shequ.kit.errors import Forbidden, NotFound
 from shequ.kit.i18n import current_language
 from shequ.kit.ledger import MAX_PAGE_SIZE
+from shequ.kit.schema import MAX_ID
 from shequ.kit.scope import ScopeColumns, scope_filter
 from shequ.platform.ledgers import organisations
 from shequ.platform.models import (
@@ -212,7 +213,7 @@ def _require_everywhere(subject: Subject, permission: str) -> None:
 
 @router.get("/users", response_model=list[UserRead], tags=["users"])
 def list_users(subject: CurrentSubject, session: ReadSession, limit: Limit = 100,
-               community_id: Annotated[int | None, Query(ge=1)] = None) -> Any:
+               community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
     """Users holding a role in the communities the caller may read users of."""
     scope = subject.scope_for("users:read")
     if scope.empty:
@@ -295,7 +296,7 @@ def create_api_key(body: ApiKeyCreate, subject: CurrentSubject, services: Servic
 
 @router.delete("/api-keys/{key_id}", status_code=204, response_class=Response,
                tags=["api keys"])
-def revoke_api_key(key_id: int, subject: CurrentSubject,
+def revoke_api_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], subject: CurrentSubject,
                    services: ServicesDep, session: WriteSession) -> Response:
     """Revoke an API key."""
     _require_everywhere(subject, "api_keys:delete")
@@ -312,9 +313,9 @@ _audit_cols = ScopeColumns(community=AuditEntry.__table__.c.community_id,
 @router.get("/audit", response_model=list[AuditEntryRead], tags=["audit"])
 def audit_entries(
     subject: CurrentSubject, session: ReadSession, limit: Limit = 100,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     action: Annotated[str | None, Query(max_length=80)] = None,
-    actor_id: Annotated[int | None, Query(ge=1)] = None,
+    actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Any:
     """Audit entries in the caller's communities, newest first."""
     scope = subject.scope_for("audit:read")

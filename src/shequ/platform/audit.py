@@ -118,7 +118,8 @@ class AuditLog:
         for entry in _entries(session, batch):
             problem = self._problem(entry, expected_seq, prev)
             if problem:
-                return VerifyResult(False, checked, entry.seq, problem)
+                broken = min(entry.seq, expected_seq)
+                return VerifyResult(False, checked, broken, problem)
             checked += 1
             expected_seq, prev = entry.seq + 1, entry.hash
         head = session.get(AuditHead, 1)

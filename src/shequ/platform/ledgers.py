@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from shequ.kit.ledger import Ledger
-from shequ.platform.models import Organisation
+from shequ.platform.models import Organisation, OrganisationKind
 from shequ.platform.schemas import OrganisationCreate, OrganisationRead, OrganisationUpdate
 from shequ.platform.security.fields import mask_phone
+
+KINDS = list(OrganisationKind)
+
+
+def _example(_: Session, community_id: int, n: int) -> dict[str, Any]:
+    return {"community_id": community_id, "name": f"示例单位{n:03d}", "kind": KINDS[n % len(KINDS)],
+            "contact_person": f"联系人{n}", "contact_phone": f"1380000{n:04d}",
+            "is_key_unit": n % 2 == 0, "credit_code": "91330100MA2GL1234Y" if n == 0 else None}
+
 
 organisations = Ledger(
     name="organisations",
@@ -28,4 +41,5 @@ organisations = Ledger(
     public_within_community=True,
     personal={"contact_phone": mask_phone},
     layer="dynamic",
+    example=_example,
 ).register()

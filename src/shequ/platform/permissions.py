@@ -49,12 +49,18 @@ def _check_pattern(pattern: str) -> None:
         raise ValueError(f"permission pattern {pattern!r} is not resource:action")
 
 
+ADMIN_RESOURCES = frozenset({"api_keys", "audit", "roles", "regions"})
+"""Resources a resource wildcard (`*:read`) never reaches: they need an explicit grant."""
+
+
 def matches(pattern: str, permission: str) -> bool:
     """Whether a granted pattern covers a permission (`*`, `res:*`, `*:act`, `res:act`)."""
     if pattern == "*":
         return True
     p_res, _, p_act = pattern.partition(":")
     res, _, act = permission.partition(":")
+    if p_res == "*" and res in ADMIN_RESOURCES:
+        return False
     return p_res in ("*", res) and p_act in ("*", act)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from shequ.kit.schema import FromRow, Id, StrictInput
 from shequ.platform.models import OrganisationKind, RegionLevel, ScopeKind
 
-Strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
-Read = ConfigDict(from_attributes=True)
+Strict = StrictInput
+Read = FromRow
 
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9\- ]{4,19}$")]
 CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -158,8 +159,8 @@ class UserCreate(BaseModel):
     phone: Phone | None = None
     role: str = Field(min_length=1, max_length=40)
     scope_kind: ScopeKind = ScopeKind.community
-    community_id: int | None = Field(default=None, ge=1)
-    scope_id: int | None = Field(default=None, ge=1)
+    community_id: Id | None = None
+    scope_id: Id | None = None
 
 
 class UserRead(BaseModel):
@@ -182,7 +183,7 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     permissions: list[Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_*]+:[a-z_*]+)$")]] = (
         Field(min_length=1, max_length=100))
-    community_ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=1000)
+    community_ids: list[Id] = Field(min_length=1, max_length=1000)
     expires_at: dt.datetime | None = None
 
 
@@ -255,7 +256,7 @@ class OrganisationFields(BaseModel):
 class OrganisationCreate(OrganisationFields):
     """A new organisation."""
 
-    community_id: int | None = Field(default=None, ge=1)
+    community_id: Id | None = None
     name: str = Field(min_length=1, max_length=120)
     kind: OrganisationKind
 

@@ -99,9 +99,9 @@ def _merge(clauses: list[ScopeClause]) -> tuple[ScopeClause, ...]:
 
 def _region_communities(session: Session) -> dict[int, set[int]]:
     """Every region id with the communities in its subtree."""
-    parents = dict(session.execute(select(Region.id, Region.parent_id)).tuples().all())
+    parents = dict(session.execute(select(Region.id, Region.parent_id)).all())
     result: dict[int, set[int]] = defaultdict(set)
-    for cid, region_id in session.execute(select(Community.id, Community.region_id)).tuples():
+    for cid, region_id in session.execute(select(Community.id, Community.region_id)):
         seen: set[int] = set()
         rid = region_id
         while rid is not None and rid not in seen:
@@ -167,7 +167,7 @@ def _role_permissions(session: Session) -> dict[str, tuple[str, ...]]:
     from shequ.platform.models import Role
 
     stored = {code: tuple(perms) for code, perms in session.execute(
-        select(Role.code, Role.permissions)).tuples()}
+        select(Role.code, Role.permissions))}
     for code, spec in builtin_roles().items():
         stored.setdefault(code, spec.permissions)
     return stored

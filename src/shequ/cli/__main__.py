@@ -1,0 +1,5 @@
+"""`python -m shequ.cli`."""
+
+from shequ.cli.main import app
+
+app()
