@@ -19,11 +19,13 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -111,6 +113,18 @@ class CommunityMixin:
 
 class LedgerBase(IdMixin, CommunityMixin, TimestampMixin, SoftDeleteMixin):
     """The columns every community ledger row has."""
+
+
+LIVE = "deleted_at IS NULL"
+
+
+def live_index(name: str, *columns: str) -> Index:
+    """A partial index over live (not soft-deleted) rows, on SQLite and PostgreSQL alike.
+
+    Ledger lists always filter `deleted_at IS NULL`; with the condition in the index, counts
+    and sorted pages are answered from the index alone.
+    """
+    return Index(name, *columns, sqlite_where=text(LIVE), postgresql_where=text(LIVE))
 
 
 # -- engines and sessions -------------------------------------------------------------------

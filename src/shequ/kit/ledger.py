@@ -133,7 +133,16 @@ class Ledger(Generic[M]):
 
     def _may_see_personal(self, principal: Principal, row: M) -> bool:
         scope = principal.scope_for(f"{self.permission}:personal")
-        return not scope.empty and row_in_scope(scope, *self._keys(row), self.scope_columns())
+        if scope.empty:
+            return False
+        return scope.unrestricted or row_in_scope(scope, *self._keys(row), self._columns)
+
+    @property
+    def _columns(self) -> ScopeColumns:
+        cols = self.__dict__.get("_scope_columns")
+        if cols is None:
+            cols = self.__dict__["_scope_columns"] = self.scope_columns()
+        return cols
 
     # -- scoping ---------------------------------------------------------------------------
 
@@ -167,7 +176,7 @@ class Ledger(Generic[M]):
         model: Any = self.model
         return select(model).where(
             model.deleted_at.is_(None), scope_filter(self.scope(principal, action),
-                                                     self.scope_columns())
+                                                     self._columns)
         )
 
     # -- reads -----------------------------------------------------------------------------
@@ -232,7 +241,7 @@ class Ledger(Generic[M]):
     def list_page(self, session: Session, principal: Principal, query: Query) -> Page:
         """One page of visible rows matching the query, with the total."""
         base = self._where(self.visible(principal), query)
-        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        total = session.scalar(base.with_only_columns(func.count()).order_by(None)) or 0
         stmt = self._ordered(base, query).limit(query.page_size).offset(
             (query.page - 1) * query.page_size)
         rows = session.scalars(stmt).all()
@@ -244,7 +253,7 @@ class Ledger(Generic[M]):
         """Every visible row matching the query (for export), at most `limit`."""
         self.scope(principal, action)
         base = self._where(self.visible(principal), query)
-        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        total = session.scalar(base.with_only_columns(func.count()).order_by(None)) or 0
         if total > limit:
             raise BadRequest(code="export.too_many", limit=limit)
         yield from session.scalars(self._ordered(base, query).execution_options(yield_per=1000))

@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shequ.kit.db import Base, BigId, IdMixin, JsonData, LedgerBase, TimestampMixin, utcnow
+from shequ.kit.db import (
+    Base,
+    BigId,
+    IdMixin,
+    JsonData,
+    LedgerBase,
+    TimestampMixin,
+    live_index,
+    utcnow,
+)
 from shequ.platform.security.fields import BlindIndex, EncryptedText
 
 
@@ -65,7 +74,8 @@ class Organisation(LedgerBase, Base):
     __tablename__ = "organisations"
     __table_args__ = (
         UniqueConstraint("community_id", "name", name="uq_organisations_community_name"),
-        Index("ix_organisations_community_kind", "community_id", "kind"),
+        live_index("ix_organisations_community_kind", "community_id", "kind", "created_at"),
+        live_index("ix_organisations_community_created", "community_id", "created_at"),
     )
 
     name: Mapped[str] = mapped_column(String(120))

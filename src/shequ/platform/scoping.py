@@ -6,6 +6,7 @@ ledger layer and every domain query apply them. A resident's grants reach their 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -14,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from shequ.kit.errors import Forbidden
 from shequ.kit.scope import Scope, ScopeClause
-from shequ.platform.models import ApiKey, Community, Region, RoleAssignment, ScopeKind, User
+from shequ.platform.models import (
+    ApiKey,
+    Community,
+    Region,
+    Role,
+    RoleAssignment,
+    ScopeKind,
+    User,
+)
 from shequ.platform.permissions import builtin_roles, grants
 
 
@@ -163,14 +172,28 @@ def subject_for_api_key(key: ApiKey) -> Subject:
     return Subject(None, f"api-key:{key.name}", (grant,), kind="api_key")
 
 
-def _role_permissions(session: Session) -> dict[str, tuple[str, ...]]:
-    from shequ.platform.models import Role
+ROLE_CACHE_SECONDS = 10.0
+_role_cache: tuple[float, dict[str, tuple[str, ...]]] | None = None
 
+
+def _role_permissions(session: Session) -> dict[str, tuple[str, ...]]:
+    """Role code → permission patterns, re-read from the database at most every 10 s."""
+    global _role_cache  # noqa: PLW0603 - a process-wide cache of a tiny, rarely changed table
+    now = time.monotonic()
+    if _role_cache is not None and now - _role_cache[0] < ROLE_CACHE_SECONDS:
+        return _role_cache[1]
     stored = {code: tuple(perms) for code, perms in session.execute(
         select(Role.code, Role.permissions))}
     for code, spec in builtin_roles().items():
         stored.setdefault(code, spec.permissions)
+    _role_cache = (now, stored)
     return stored
+
+
+def forget_roles() -> None:
+    """Drop the role cache (after roles change)."""
+    global _role_cache  # noqa: PLW0603
+    _role_cache = None
 
 
 SYSTEM = Subject(None, "system", (Grant("system", ("*",), ScopeKind.platform, None,

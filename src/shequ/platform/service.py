@@ -6,6 +6,7 @@ Every verb writes its audit entry in the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,12 @@ from shequ.platform.models import (
     User,
 )
 from shequ.platform.permissions import builtin_roles
-from shequ.platform.scoping import Subject, subject_for_api_key, subject_for_user
+from shequ.platform.scoping import (
+    Subject,
+    forget_roles,
+    subject_for_api_key,
+    subject_for_user,
+)
 from shequ.platform.security.passwords import PasswordPolicy, Passwords
 from shequ.platform.security.sm import blind_index, same
 from shequ.platform.security.tokens import (
@@ -42,6 +48,7 @@ from shequ.platform.security.tokens import (
 )
 
 LAST_SEEN_RESOLUTION = dt.timedelta(seconds=60)
+SUBJECT_CACHE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class PlatformService:
         self.passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         self.policy = PasswordPolicy(settings.password_min_length, settings.password_min_classes)
         self._secret = settings.secret_key.get_secret_value()
+        self._subjects: dict[str, tuple[float, Subject]] = {}
 
     # -- audit -----------------------------------------------------------------------------
 
@@ -98,6 +106,7 @@ class PlatformService:
             session.add(role)
             count += 1
         session.flush()
+        forget_roles()
         return count
 
     # -- tenancy ---------------------------------------------------------------------------
@@ -286,23 +295,40 @@ class PlatformService:
         """Revoke the subject's log-in session."""
         if subject.session_id is None:
             return
+        self._subjects.pop(subject.session_id, None)
         login = session.get(LoginSession, subject.session_id)
         if login is not None and login.revoked_at is None:
             login.revoked_at = utcnow()
             self.record(session, subject, "auth.logout", "users", subject.actor_id)
 
     def subject_from_access_token(self, session: Session, token: str) -> tuple[Subject, bool]:
-        """The subject of a valid token, and whether its idle clock should be touched."""
+        """The subject of a valid token, and whether its idle clock should be touched.
+
+        A resolved subject is reused for a few seconds per log-in session (SUBJECT_CACHE_S);
+        logging out drops it at once in this process, other processes within that time.
+        """
         claims = read_access_token(self._secret, token)
+        cached = self._subjects.get(claims.session_id)
+        now_s = time.monotonic()
+        if cached is not None and now_s - cached[0] < SUBJECT_CACHE_S:
+            return cached[1], False
+        subject, touch = self._load_subject(session, claims.session_id, claims.user_id)
+        if len(self._subjects) > 10_000:
+            self._subjects.clear()
+        self._subjects[claims.session_id] = (now_s, subject)
+        return subject, touch
+
+    def _load_subject(self, session: Session, session_id: str,
+                      user_id: int) -> tuple[Subject, bool]:
         row = session.execute(
             select(LoginSession, User).join(User, User.id == LoginSession.user_id)
-            .where(LoginSession.id == claims.session_id)
+            .where(LoginSession.id == session_id)
         ).first()
         if row is None:
             raise Unauthorized(code="auth.token_invalid")
         login, user = row
         now = utcnow()
-        if login.revoked_at is not None or login.user_id != claims.user_id:
+        if login.revoked_at is not None or login.user_id != user_id:
             raise Unauthorized(code="auth.session_revoked")
         if login.last_seen_at + self._idle <= now:
             raise Unauthorized(code="auth.session_idle")

@@ -111,7 +111,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('organisations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organisations_community_id'), ['community_id'], unique=False)
-        batch_op.create_index('ix_organisations_community_kind', ['community_id', 'kind'], unique=False)
+        batch_op.create_index('ix_organisations_community_kind', ['community_id', 'kind', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_organisations_community_created', ['community_id', 'created_at'], unique=False, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.create_table('users',
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -212,6 +213,7 @@ def downgrade() -> None:
     op.drop_table('users')
     with op.batch_alter_table('organisations', schema=None) as batch_op:
         batch_op.drop_index('ix_organisations_community_kind')
+        batch_op.drop_index('ix_organisations_community_created')
         batch_op.drop_index(batch_op.f('ix_organisations_community_id'))
 
     op.drop_table('organisations')
