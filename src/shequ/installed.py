@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-PACKAGES: tuple[str, ...] = ("shequ.platform",)
+PACKAGES: tuple[str, ...] = ("shequ.platform", "shequ.cim")
 
 
 def _modules(suffix: str) -> list[ModuleType]:

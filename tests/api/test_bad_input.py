@@ -90,7 +90,7 @@ def test_oversized_bodies_are_refused_without_reading_them(world: World,
 
 
 @pytest.mark.parametrize("value", [
-    "' OR 1=1 --", "x'); DROP TABLE organisations; --", "%", "_", "\\", "\x00",
+    "' OR 1=1 --", "x'); DROP TABLE organisations; --", "%", "_", "\\",
     "名称' UNION SELECT password_hash FROM users --",
 ])
 def test_injection_shaped_values_are_just_data(world: World, admin: dict[str, str],
@@ -102,6 +102,12 @@ def test_injection_shaped_values_are_just_data(world: World, admin: dict[str, st
         assert response.status_code == 200, response.text
         assert response.json()["total"] == 0
     assert _count(world, admin) == before
+
+
+def test_nul_characters_in_filters_are_refused(world: World, admin: dict[str, str]) -> None:
+    for query in ({"q": "a\x00b"}, {"name": "\x00"}, {"name__contains": "x\x00"}):
+        _problem(world.client.get(ORGS, headers=admin, params=query), 400,
+                 "request.bad_filter")
 
 
 def test_another_communitys_ids_look_absent(world_factory: Any) -> None:
@@ -150,3 +156,33 @@ def test_import_rejects_wrong_files_and_headers(world: World, admin: dict[str, s
     assert "颜色" in body["detail"]
     _problem(world.client.post(url, headers=admin, files={
         "file": ("rows.csv", "名称,类型\n".encode(), "text/csv")}), 422, "import.empty")
+
+
+def test_nul_characters_in_bodies_are_refused_cleanly(world: World,
+                                                      admin: dict[str, str]) -> None:
+    before = _count(world, admin)
+    response = world.client.post(ORGS, headers=admin, json={
+        "community_id": world.community_id, "name": "坏\x00名字", "kind": "other"})
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 422:  # PostgreSQL refuses NUL in text; SQLite stores it
+        assert response.json()["code"] == "request.invalid_value"
+        assert _count(world, admin) == before
+
+
+def test_unexpected_errors_keep_the_request_id(app: Any, world: World) -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/api/v1/__boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    app.router.routes.insert(0, router.routes[0])
+    try:
+        response = world.client.get("/api/v1/__boom", headers={"X-Request-ID": "req-42"})
+    finally:
+        app.router.routes.pop(0)
+    body = _problem(response, 500, "internal.error")
+    assert body["request_id"] == "req-42"
+    assert "req-42" in body["title"] and "boom" not in response.text

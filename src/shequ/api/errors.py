@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shequ.kit.context import current_context
@@ -75,15 +76,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                    headers=getattr(exc, "headers", None))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = current_context().request_id
-    log.exception("unhandled error", extra={"path": request.url.path})
-    return problem(request, 500, "internal.error", t("internal.error", request_id=request_id))
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    log.info("database refused a value", extra={"error": str(exc)[:300]})
+    return problem(request, 422, "request.invalid_value", t("request.invalid_value"))
+
+
+def unexpected_body(request_id: str | None) -> dict[str, Any]:
+    """The problem+json body of an unexpected error (details stay in the log)."""
+    message = t("internal.error", request_id=request_id)
+    return {"type": "/problems/internal.error", "title": message, "status": 500,
+            "code": "internal.error", "detail": message, "request_id": request_id,
+            "language": current_language()}
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every exception through problem+json."""
+    """Route every expected exception through problem+json (unexpected ones: middleware)."""
     app.add_exception_handler(ShequError, _shequ_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(DataError, _data_error)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shequ.api.errors import unexpected_body
 from shequ.kit.context import RequestContext, reset_context, set_context
 from shequ.kit.i18n import negotiate, reset_language, set_language, t
 
@@ -52,7 +53,7 @@ class RequestMiddleware:
                     request_id: str) -> None:
         limit = self.max_upload if scope["path"].endswith("/import") else self.max_body
         started = time.perf_counter()
-        status = {"code": 500}
+        status: dict[str, Any] = {"code": 500}
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             await _reject_too_large(send, limit, request_id)
@@ -69,12 +70,20 @@ class RequestMiddleware:
         async def tagged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"],
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
-        await self.app(scope, receive, tagged_send)
+        try:
+            await self.app(scope, receive, tagged_send)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            if status.get("started"):
+                raise
+            status["code"] = 500
+            await _send_problem(send, 500, unexpected_body(request_id), request_id)
         self._log(scope, status["code"], started)
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
@@ -120,8 +129,12 @@ async def _reject_too_large(send: Send, limit: int, request_id: str) -> None:
     body: dict[str, Any] = {"type": "/problems/request.too_large", "title": message,
                             "status": 413, "code": "request.too_large", "detail": message,
                             "request_id": request_id}
+    await _send_problem(send, 413, body, request_id)
+
+
+async def _send_problem(send: Send, status: int, body: dict[str, Any], request_id: str) -> None:
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    await send({"type": "http.response.start", "status": 413, "headers": [
+    await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(data)).encode()),
         (b"x-request-id", request_id.encode())]})

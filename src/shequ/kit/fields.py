@@ -98,6 +98,8 @@ def _introspect(model: Any) -> dict[str, FieldInfo]:
 
 def parse_value(info: FieldInfo, raw: str, param: str) -> Any:
     """Parse a query-string value for a column; 400 with the parameter named on failure."""
+    if "\x00" in raw:
+        raise BadRequest(code="request.bad_filter", name=param, value=raw.replace("\x00", "␀"))
     try:
         return _parse(info, raw.strip())
     except (ValueError, KeyError) as exc:

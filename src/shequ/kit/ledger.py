@@ -7,6 +7,7 @@ may override; the routes in `shequ.kit.ledger_api` are generated from it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -27,6 +28,7 @@ from shequ.kit.errors import (
     ValidationFailed,
 )
 from shequ.kit.fields import FieldInfo, enum_label, model_fields, parse_value
+from shequ.kit.schema import editable
 from shequ.kit.scope import Principal, Scope, ScopeColumns, row_in_scope, scope_filter
 from shequ.kit.tabular import cell_value, header_map, read_table, xlsx_bytes
 
@@ -122,6 +124,9 @@ class Ledger(Generic[M]):
         """Check and complete input before it is written (override per ledger)."""
         return data
 
+    def after_write(self, session: Session, principal: Principal, row: M) -> None:
+        """React to a created, changed or deleted row in the same transaction (override)."""
+
     def present(self, row: M, principal: Principal) -> dict[str, Any]:
         """The row as the principal may see it: personal fields masked without permission."""
         data = self.read_schema.model_validate(row).model_dump(mode="json")
@@ -195,6 +200,8 @@ class Ledger(Generic[M]):
             if item.lstrip("-") not in self.sortable:
                 raise BadRequest(code="request.unknown_sort", name=item.lstrip("-")[:60])
         keyword = (params.get("q") or "").strip()[:100] or None
+        if keyword and "\x00" in keyword:
+            raise BadRequest(code="request.bad_filter", name="q", value="␀")
         return Query(tuple(filters), keyword, sort, page, size)
 
     def _filter(self, key: str, raw: str) -> ColumnElement[bool]:
@@ -211,6 +218,7 @@ class Ledger(Generic[M]):
             values = [parse_value(info, part, key) for part in raw.split(",")[:200] if part]
             return column.in_(values)
         if op == "contains":
+            parse_value(FieldInfo(name, str, False), raw, key)
             return column.ilike(f"%{_escape_like(raw[:100])}%", escape="\\")
         value = parse_value(info, raw, key)
         comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
@@ -318,6 +326,7 @@ class Ledger(Generic[M]):
         row = self.model(**data)
         self._check_scope(scope, row)
         self._flush(session, row)
+        self.after_write(session, principal, row)
         return row
 
     def import_table(self, session: Session, principal: Principal, community_id: int | None,
@@ -368,7 +377,14 @@ class Ledger(Generic[M]):
 
     def _import_value(self, name: str, value: Any) -> Any:
         info = self.fields.get(name)
-        if value is None or info is None or info.enum is None:
+        if value is None or info is None:
+            return value
+        if info.type_name == "json" and isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        if info.enum is None:
             return value
         for member in info.enum:
             if value == member.value or any(
@@ -405,6 +421,7 @@ class Ledger(Generic[M]):
             setattr(row, key, value)
         self._check_scope(scope, row)
         self._flush(session, row)
+        self.after_write(session, principal, row)
         audit(session, principal, f"{self.name}.update", self.name, row_id,
               row.community_id, before, self.present(row, _Trusted()))  # type: ignore[attr-defined]
         return row
@@ -416,6 +433,7 @@ class Ledger(Generic[M]):
         before = self.present(row, _Trusted())
         row.deleted_at = utcnow()
         session.flush()
+        self.after_write(session, principal, row)
         audit(session, principal, f"{self.name}.delete", self.name, row_id,
               row.community_id, before, None)
 
@@ -453,7 +471,7 @@ class Ledger(Generic[M]):
     def metadata(self, lang: str) -> dict[str, Any]:
         """Fields, types, enums and labels: everything one generic page needs."""
         create_fields = self.create_schema.model_fields
-        update_fields = self.update_schema.model_fields
+        update_fields = editable(self.update_schema)
         fields = []
         for name, finfo in self.read_schema.model_fields.items():
             info = self.fields.get(name)
@@ -517,11 +535,12 @@ def _escape_like(text: str) -> str:
 
 
 def _constraint_field(exc: IntegrityError) -> str:
+    """The last column of the violated unique key (SQLite and PostgreSQL wordings)."""
     text = str(exc.orig)
-    for marker in ("uq_", "UNIQUE constraint failed: "):
-        if marker in text:
-            tail = text.split(marker, 1)[1]
-            return tail.split()[0].strip('"').split(".")[-1].split(",")[0]
+    if "Key (" in text:  # PostgreSQL: DETAIL:  Key (floor_id, number)=(3, 101) already exists.
+        return text.split("Key (", 1)[1].split(")", 1)[0].rsplit(",", maxsplit=1)[-1].strip()
+    if "failed: " in text:  # SQLite: UNIQUE constraint failed: rooms.floor_id, rooms.number
+        return text.split("failed: ", 1)[1].rsplit(",", maxsplit=1)[-1].strip().split(".")[-1]
     return "?"
 
 

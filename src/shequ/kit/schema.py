@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import copy
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 MAX_ID = 2**62
 
@@ -16,3 +17,44 @@ StrictInput = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 FromRow = ConfigDict(from_attributes=True)
 """Output models read ORM rows."""
+
+
+def partial(model: type[BaseModel], name: str | None = None,
+            exclude: tuple[str, ...] = ("community_id",)) -> type[BaseModel]:
+    """An update model: the same fields, constraints and validators, every field optional.
+
+    Fields in `exclude` (by default the tenant key) cannot be changed: they accept no value.
+    """
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        if field_name in exclude:
+            fields[field_name] = (None, Field(default=None, exclude=True))
+            continue
+        optional = copy.copy(info)
+        optional.default = None
+        optional.default_factory = None
+        fields[field_name] = (info.annotation | None, optional)  # type: ignore[operator]
+    return create_model(name or model.__name__.replace("Create", "Update"), __base__=model,
+                        __doc__=f"A change to {model.__name__.removesuffix('Create')} "
+                        "(every field optional).", **fields)
+
+
+def editable(model: type[BaseModel]) -> list[str]:
+    """The fields an update model lets a caller change (fixed fields accept only None)."""
+    return [name for name, info in model.model_fields.items()
+            if info.annotation is not None and info.annotation is not type(None)]
+
+
+def row_schema(table_model: Any, name: str, exclude: tuple[str, ...] = ("deleted_at",),
+               ) -> type[BaseModel]:
+    """An output model with one field per column of an ORM model, typed from the model."""
+    from shequ.kit.fields import model_fields
+
+    fields: dict[str, Any] = {}
+    for column, info in model_fields(table_model).items():
+        if column in exclude:
+            continue
+        kind: Any = info.python_type if info.python_type is not object else Any
+        fields[column] = (kind | None, None) if info.nullable else (kind, ...)
+    return create_model(name, __config__=FromRow,
+                        __doc__=f"A {table_model.__name__} as the API returns it.", **fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,6 +34,8 @@ def csv_stream(header: list[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
 
 
 def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
     text = "" if value is None else str(value)
     # neutralise spreadsheet formulas (CSV injection)
     return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
@@ -60,7 +63,7 @@ def xlsx_bytes(header: list[str], rows: Iterable[list[Any]], title: str = "data"
 
 def _xlsx_cell(value: Any) -> Any:
     if isinstance(value, dict | list):
-        return str(value)
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, str) and value[:1] in ("=", "+", "@"):
         return "'" + value
     return value

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from shequ.kit.schema import FromRow, Id, StrictInput
+from shequ.kit.schema import FromRow, Id, StrictInput, partial
 from shequ.platform.models import OrganisationKind, RegionLevel, ScopeKind
 
 Strict = StrictInput
@@ -261,12 +261,7 @@ class OrganisationCreate(OrganisationFields):
     kind: OrganisationKind
 
 
-class OrganisationUpdate(OrganisationFields):
-    """A change to an organisation (every field optional)."""
-
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    kind: OrganisationKind | None = None
-    is_key_unit: bool | None = None  # type: ignore[assignment]
+OrganisationUpdate = partial(OrganisationCreate, "OrganisationUpdate")
 
 
 class OrganisationRead(BaseModel):
