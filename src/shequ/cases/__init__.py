@@ -1,0 +1,1 @@
+"""One case engine (案件) for every report → dispatch → handle → verify → close flow."""
