@@ -21,11 +21,12 @@ def check_geometry(value: dict[str, Any], allowed: frozenset[str] = KINDS) -> di
         raise ValueError(f"geometry type must be one of {', '.join(sorted(allowed))}")
     try:
         geom = shape(value)
-    except (ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise ValueError(f"malformed coordinates: {exc}") from exc
-    if geom.is_empty:
+        empty = geom.is_empty
+        minx, miny, maxx, maxy = geom.bounds
+    except Exception as exc:  # noqa: BLE001 - shapely/GEOS raise many kinds on bad input
+        raise ValueError(f"malformed coordinates: {type(exc).__name__}") from exc
+    if empty:
         raise ValueError("the geometry is empty")
-    minx, miny, maxx, maxy = geom.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise ValueError("coordinates must be longitude/latitude in degrees (WGS 84 or "
                          "CGCS2000); projected coordinates go through a file import")

@@ -91,6 +91,9 @@ class Ledger(Generic[M]):
     public_within_community: bool = False
     personal: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     layer: str = "platform"
+    writes: bool = True
+    """False for ledgers written only through domain verbs (cases, alarms): the generic
+    create, update, delete and import routes are not mounted; reads, export and stats are."""
     example: Callable[[Session, int, int], dict[str, Any]] | None = None
     """Valid create input number n in a community (creating prerequisites as needed); the
     generic contract tests exercise every ledger with it."""

@@ -134,6 +134,13 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
         return StreamingResponse(csv_stream(header, rows), media_type=CSV_TYPE,
                                  headers=disposition)
 
+    @router.get("/{row_id}", response_model=read_model, summary=f"Get one {ledger.name} row")
+    def get(row_id: Annotated[int, _RowId], principal: PrincipalDep, session: ReadDep) -> Any:
+        return ledger.present(ledger.get(session, principal, row_id), principal)
+
+    if not ledger.writes:
+        return router
+
     @router.get("/import/template", response_class=Response,
                 summary=f"Download the {ledger.name} import template")
     def template(principal: PrincipalDep) -> Response:
@@ -156,10 +163,6 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
     def create(body: create_model_, principal: PrincipalDep, session: WriteDep) -> Any:  # type: ignore[valid-type]
         row = ledger.create(session, principal, body, env.audit)
         return ledger.present(row, principal)
-
-    @router.get("/{row_id}", response_model=read_model, summary=f"Get one {ledger.name} row")
-    def get(row_id: Annotated[int, _RowId], principal: PrincipalDep, session: ReadDep) -> Any:
-        return ledger.present(ledger.get(session, principal, row_id), principal)
 
     @router.patch("/{row_id}", response_model=read_model,
                   summary=f"Change a {ledger.name} row")

@@ -1,0 +1,1 @@
+"""Automatic sensing (自动感知): device types as data, topics, payload adapters, validation."""
