@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8192)
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     export_max_rows: int = Field(default=200_000, ge=1)
 
     web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"

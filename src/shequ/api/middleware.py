@@ -51,7 +51,8 @@ class RequestMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str],
                     request_id: str) -> None:
-        limit = self.max_upload if scope["path"].endswith("/import") else self.max_body
+        upload = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.max_upload if upload else self.max_body
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500}
         length = headers.get("content-length", "")

@@ -2,7 +2,8 @@
 
 Rules, per object:
 - Building: 1 register only; 2 footprint and height (white model, 白模); 3 split into units
-  and floors (standard model, 标模); 4 per-household geometry (fine model, 精模): imported room
+  and floors (standard model, 标模; a model without units, such as most IFC files, splits by
+  floor alone); 4 per-household geometry (fine model, 精模): imported room
   geometry, or the procedural fine model when the building's modelling level is 4 and every
   floor has rooms. The stored level is min(modelling level, supported level).
 - Facility and structure (Table 3; 4.1.2.b disagrees, marked [!] in the requirements): 1 ledger
@@ -46,11 +47,13 @@ def building_support(session: Session, building: Building) -> int:
     """The highest level a building's data supports."""
     if not building.footprint or not (building.height or building.floors_above):
         return 1
-    units = session.scalar(select(func.count()).where(
-        Unit.building_id == building.id, _live(Unit))) or 0
     floors = session.scalar(select(func.count()).where(
         Floor.building_id == building.id, _live(Floor))) or 0
-    if units == 0 or floors == 0:
+    unit_floors = session.scalar(select(func.count()).where(
+        Floor.building_id == building.id, _live(Floor), Floor.unit_id.is_not(None))) or 0
+    units = session.scalar(select(func.count()).where(
+        Unit.building_id == building.id, _live(Unit))) or 0
+    if floors == 0 or (units and unit_floors == 0):
         return 2
     rooms = session.scalar(select(func.count()).where(
         Room.building_id == building.id, _live(Room))) or 0

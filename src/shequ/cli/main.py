@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from shequ.config import get_settings
@@ -28,6 +38,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(community_app, name="community")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+cim_app = typer.Typer(help="The community CIM: levels and model checks.", no_args_is_help=True)
+app.add_typer(cim_app, name="cim")
 console = Console(stderr=True)
 
 
@@ -137,11 +149,115 @@ def openapi(
 
     document = json.dumps(create_app().openapi(), ensure_ascii=False, indent=1)
     if out:
-        from pathlib import Path
-
         Path(out).write_text(document + "\n", encoding="utf-8")
     else:
         sys.stdout.write(document + "\n")
+
+
+def _community(services, code: str):  # type: ignore[no-untyped-def]
+    with services.db.read() as session:
+        community = services.platform.community(session, code)
+        session.expunge(community)
+    return community
+
+
+@app.command("import")
+def import_command(
+    kind: Annotated[str, typer.Argument(
+        help="register (楼盘表 CSV/XLSX), geojson, cityjson, citygml or ifc")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    community: Annotated[str, typer.Option(help="Community code")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    crs: Annotated[str | None, typer.Option(help="CRS to assume when the file declares "
+                                            "none, e.g. EPSG:4547")] = None,
+    at: Annotated[str | None, typer.Option(help="Place the model's origin at LON,LAT "
+                                           "(BIM files without georeferencing)")] = None,
+) -> None:
+    """Import the housing register or a model file into a community: all of it or nothing."""
+    import json
+
+    from shequ.cim.imports import import_file, import_register
+    from shequ.platform.scoping import SYSTEM
+
+    services = _services()
+    place = tuple(float(v) for v in at.split(",")) if at else None
+    try:
+        target = _community(services, community)
+        with _bar(f"importing {file.name}") as progress, services.db.write() as session:
+            content = file.read_bytes()
+            if kind == "register":
+                report = import_register(session, target, file.name, content, progress)
+            else:
+                report = import_file(session, target, kind, file.name, content, crs=crs,
+                                     place_at=place, progress=progress)  # type: ignore[arg-type]
+            services.platform.record(session, SYSTEM, f"cim.import.{kind}", "buildings", None,
+                                     target.id, None, {"file": file.name, **report.as_dict()})
+    except ShequError as exc:
+        if as_json:
+            sys.stdout.write(json.dumps({"kind": kind, "created": {}, "errors": exc.errors or [
+                {"message": exc.user_message()}]}, ensure_ascii=False) + "\n")
+            raise typer.Exit(2) from exc
+        _fail(exc)
+        return
+    result = report.as_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    created = ", ".join(f"{n} {k}" for k, n in result["created"].items()) or "nothing"
+    console.print(f"[green]imported[/green] {file.name}: {created}; "
+                  f"CIM level reached {result['cim_level']}")
+    for warning in result["warnings"][:20]:
+        console.print(f"  [yellow]warning[/yellow] {warning['location']}: {warning['message']}")
+
+
+@cim_app.command("levels")
+def cim_levels(
+    community: Annotated[str, typer.Option(help="Community code")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Objects per CIM level, missing mandatory (M) data, and what each building needs next."""
+    import json
+
+    from shequ.cim.levels import report
+    from shequ.cim.service import site
+    from shequ.kit.i18n import t
+
+    services = _services()
+    target = _community(services, community)
+    with services.db.write() as session:
+        result = report(session, target.id, site(session, target.id).target_level)
+    if as_json:
+        data = {"community": community, "target_level": result.target_level,
+                "reached_level": result.reached, "counts": result.counts,
+                "missing_mandatory": result.missing_mandatory,
+                "next_steps": [{**s, "needs": t(s["needs"])} for s in result.next_steps]}
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"CIM levels of {community} (target CIM{result.target_level})")
+    table.add_column("objects")
+    for level in (1, 2, 3, 4):
+        table.add_column(f"CIM{level}", justify="right")
+    for kind, levels in result.counts.items():
+        table.add_row(kind, *(str(levels.get(level, 0)) for level in (1, 2, 3, 4)))
+    Console().print(table)
+    for item in result.missing_mandatory:
+        console.print(f"[red]missing mandatory data[/red]: {item}")
+    for step in result.next_steps[:30]:
+        console.print(f"building {step['code']}: CIM{step['level']} → CIM{step['next']} "
+                      f"{t(step['needs'])}")
+
+
+@contextlib.contextmanager
+def _bar(label: str) -> Iterator[Callable[[str, int, int], None]]:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=f"{label}: {stage}", completed=done, total=total)
+
+        yield update
 
 
 @app.command("serve")

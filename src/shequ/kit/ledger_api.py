@@ -154,7 +154,7 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
     def import_rows(principal: PrincipalDep, session: WriteDep,
                     file: Annotated[UploadFile, File()],
                     community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
-        content = _read_upload(file, env.max_upload_bytes)
+        content = read_upload(file, env.max_upload_bytes)
         return ledger.import_table(session, principal, community_id, file.filename or "",
                                    content, env.audit)
 
@@ -189,7 +189,8 @@ def json_response(data: Any, status_code: int = 200) -> Response:
                     media_type="application/json")
 
 
-def _read_upload(file: UploadFile, limit: int) -> bytes:
+def read_upload(file: UploadFile, limit: int) -> bytes:
+    """Read an upload, refusing it as soon as it passes `limit` bytes."""
     buffer = io.BytesIO()
     while chunk := file.file.read(1024 * 1024):
         buffer.write(chunk)
