@@ -54,8 +54,16 @@ STAFF = (
 )
 
 Step = Callable[[Session, PlatformService, Community], None]
-STEPS: list[tuple[str, Step]] = []
-"""Later layers append (label, step) to fill the demo community with their data."""
+
+
+def _cim(session: Session, platform: PlatformService, community: Community) -> None:
+    from shequ.demo.community import load_cim
+
+    load_cim(session, platform, community)
+
+
+STEPS: list[tuple[str, Step]] = [("CIM: buildings, register, facilities, IFC model", _cim)]
+"""Each layer appends (label, step) to fill the demo community with its data."""
 
 
 def demo_exists(session: Session) -> bool:
