@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import database, load, server, summary  # noqa: E402
+from _common import database, load, server, summary
 
 PASSWORD = "Bench-Passw0rd!x"
 KINDS = ["property_company", "residents_committee", "owners_committee", "street_office",

@@ -108,3 +108,58 @@ def test_parties_of_a_community(world: World) -> None:
     other = world.user("property_manager")
     assert world.client.get("/api/v1/communities/NOPE/parties",
                             headers=world.headers(other)).status_code == 404
+
+
+def test_roles_are_listed_in_the_users_language(world: World) -> None:
+    manager = world.user("property_manager")
+    roles = world.client.get("/api/v1/roles", headers=world.headers(manager, "en")).json()
+    by_code = {r["code"]: r for r in roles}
+    assert by_code["resident"]["name"] == "Resident"
+    assert by_code["resident"]["scopes"] == ["household"]
+    resident = world.user("resident", scope="household", scope_id=9)
+    assert world.client.get("/api/v1/roles", headers=world.headers(resident)).status_code == 403
+
+
+def test_disabling_a_user_ends_their_sessions(world: World) -> None:
+    admin = world.headers(world.user("platform_admin", scope="platform"))
+    worker = world.user("maintenance_worker")
+    worker_headers = world.headers(worker)
+    assert world.client.get("/api/v1/me", headers=worker_headers).status_code == 200
+    response = world.client.patch(f"/api/v1/users/{world.users[worker]}", headers=admin,
+                                  json={"is_active": False, "display_name": "离职员工"})
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert world.client.get("/api/v1/me", headers=worker_headers).status_code == 401
+    again = world.client.post("/api/v1/auth/login", json={"username": worker,
+                                                           "password": PASSWORD})
+    assert again.status_code == 401 and again.json()["code"] == "auth.inactive"
+
+
+def test_changing_my_password(world: World) -> None:
+    name = world.user("property_manager")
+    headers = world.headers(name)
+    wrong = world.client.post("/api/v1/me/password", headers=headers, json={
+        "current_password": "nope", "new_password": "Another-Passw0rd!"})
+    assert wrong.status_code == 401
+    weak = world.client.post("/api/v1/me/password", headers=headers, json={
+        "current_password": PASSWORD, "new_password": "short"})
+    assert weak.status_code == 422 and weak.json()["code"] == "password.weak"
+    done = world.client.post("/api/v1/me/password", headers=headers, json={
+        "current_password": PASSWORD, "new_password": "Another-Passw0rd!"})
+    assert done.status_code == 204
+    old = world.client.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD})
+    assert old.status_code == 401
+    new = world.client.post("/api/v1/auth/login", json={"username": name,
+                                                         "password": "Another-Passw0rd!"})
+    assert new.status_code == 200
+
+
+def test_metadata_says_what_the_caller_may_do(world: World) -> None:
+    manager = world.headers(world.user("property_manager"))
+    meta = world.client.get("/api/v1/rooms/meta", headers=manager).json()
+    assert meta["actions"] == {"read": True, "create": True, "update": True, "delete": True,
+                               "import": True, "export": True, "stats": True}
+    refs = {f["name"]: f.get("ref") for f in meta["fields"]}
+    assert refs["building_id"] == "buildings" and refs["floor_id"] == "floors"
+    resident = world.headers(world.user("resident", scope="household", scope_id=5))
+    mine = world.client.get("/api/v1/rooms/meta", headers=resident).json()["actions"]
+    assert mine["read"] is True and mine["create"] is False and mine["export"] is False

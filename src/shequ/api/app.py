@@ -30,10 +30,17 @@ from shequ.kit.ledger import Ledger
 from shequ.kit.ledger_api import LedgerEnv, ledger_router
 from shequ.kit.logging import configure_logging
 from shequ.kit.ratelimit import RateLimiter
+from shequ.platform.schemas import Problem
 from shequ.platform.security.sm import keyring
 from shequ.platform.service import PlatformService
 
 API_PREFIX = "/api/v1"
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "Invalid input, with one entry per field or row"},
+    "4XX": {"model": Problem, "description": "RFC 9457 problem (application/problem+json)",
+            "content": {"application/problem+json": {}}},
+    "5XX": {"model": Problem, "description": "Unexpected error, with the request id"},
+}
 
 
 
@@ -77,7 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     installed.import_models()
     installed.ledger_modules()
     for module in installed.api_modules():
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=PROBLEMS)
     env = LedgerEnv(
         principal=current_subject,
         read_session=read_session,
@@ -88,7 +95,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.include_router(_ledger_index(), prefix=API_PREFIX)
     for ledger in Ledger.registry.values():
-        app.include_router(ledger_router(ledger, env), prefix=API_PREFIX)
+        app.include_router(ledger_router(ledger, env), prefix=API_PREFIX, responses=PROBLEMS)
     mount_web(app, settings.web_dir)
     return app
 
@@ -125,7 +132,7 @@ def _health_router() -> APIRouter:
         try:
             with services.db.read() as session:
                 session.execute(text("SELECT 1"))
-        except Exception:
+        except Exception:  # noqa: BLE001 (any failure means not ready)
             return problem(None, 503, "service.unavailable", t("service.unavailable"))
         return {"status": "ready", "database": services.db.engine.dialect.name}
 

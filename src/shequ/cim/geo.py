@@ -23,7 +23,7 @@ def check_geometry(value: dict[str, Any], allowed: frozenset[str] = KINDS) -> di
         geom = shape(value)
         empty = geom.is_empty
         minx, miny, maxx, maxy = geom.bounds
-    except Exception as exc:  # noqa: BLE001 - shapely/GEOS raise many kinds on bad input
+    except Exception as exc:  # shapely and GEOS raise many kinds on bad input
         raise ValueError(f"malformed coordinates: {type(exc).__name__}") from exc
     if empty:
         raise ValueError("the geometry is empty")

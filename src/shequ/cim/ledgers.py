@@ -132,12 +132,14 @@ units = _declare(
     "units", Unit, s.UnitCreate, ("单元", "Units"),
     filterable=("building_id", "number", "cim_level"), sortable=("building_id", "number"),
     search=("name", "address_code"), fixed=("building_id",), building_column="building_id",
+    refs={"building_id": "buildings"},
     public_within_community=True, preparer=service.prepare_unit, **REGISTER)
 floors = _declare(
     "floors", Floor, s.FloorCreate, ("楼层", "Floors"),
     filterable=("building_id", "unit_id", "level_index", "cim_level"),
     sortable=("building_id", "level_index"), search=("label",),
     fixed=("building_id", "unit_id"), building_column="building_id",
+    refs={"building_id": "buildings", "unit_id": "units"},
     public_within_community=True, preparer=service.prepare_floor, **REGISTER)
 rooms = _declare(
     "rooms", Room, s.RoomCreate, ("房屋", "Rooms and households"),
@@ -145,6 +147,7 @@ rooms = _declare(
                 "address_code", "created_at"),
     sortable=("number", "building_id", "building_area", "state"),
     search=("number", "address", "address_code"), fixed=("floor_id",),
+    refs={"building_id": "buildings", "unit_id": "units", "floor_id": "floors"},
     building_column="building_id", household_column="id",
     preparer=service.prepare_room, **REGISTER)
 structures = _declare(
@@ -155,7 +158,8 @@ facilities = _declare(
     "facilities", Facility, s.FacilityCreate, ("设施", "Facilities"),
     filterable=("category", "kind", "cim_level", "building_id", "source"),
     sortable=("name", "category", "kind"), search=("name", "kind"),
-    public_within_community=True, preparer=service.prepare_facility)
+    public_within_community=True, preparer=service.prepare_facility,
+    refs={"building_id": "buildings"})
 roads = _declare(
     "roads", Road, s.RoadCreate, ("道路", "Roads"), filterable=("kind", "cim_level"),
     sortable=("name",), search=("name",), public_within_community=True)
@@ -167,6 +171,7 @@ parking_spaces = _declare(
     "parking_spaces", ParkingSpace, s.ParkingSpaceCreate, ("车位", "Parking spaces"),
     filterable=("lot_id", "kind", "number"), sortable=("lot_id", "number"), search=("number",),
     fixed=("lot_id",), public_within_community=True, permission="parking",
+    refs={"lot_id": "parking_lots"},
     preparer=service.prepare_space)
 pois = _declare(
     "pois", Poi, s.PoiCreate, ("兴趣点", "Points of interest"), filterable=("class_code",),
@@ -177,4 +182,6 @@ device_placements = _declare(
     filterable=("model_kind", "building_id", "floor_id", "room_id", "facility_id",
                 "cim_level", "device_id"),
     sortable=("name", "model_kind", "cim_level"), search=("name",),
-    public_within_community=True, permission="devices", preparer=service.prepare_placement)
+    public_within_community=True, permission="devices", preparer=service.prepare_placement,
+    refs={"building_id": "buildings", "floor_id": "floors", "room_id": "rooms",
+          "facility_id": "facilities"})

@@ -91,6 +91,8 @@ class Ledger(Generic[M]):
     public_within_community: bool = False
     personal: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
     layer: str = "platform"
+    refs: Mapping[str, str] = field(default_factory=dict)
+    """Reference fields → the ledger they point at (the portal shows a picker)."""
     writes: bool = True
     """False for ledgers written only through domain verbs (cases, alarms): the generic
     create, update, delete and import routes are not mounted; reads, export and stats are."""
@@ -283,8 +285,7 @@ class Ledger(Generic[M]):
         """Counts of visible rows grouped by an enum, boolean, text or date field."""
         self.scope(principal, "stats")
         info = self.fields.get(by)
-        groupable = {"community_id", *self.filterable, "created_at"}
-        if info is None or by not in groupable or info.type_name in ("json", "number"):
+        if info is None or not self._groupable(by):
             raise BadRequest(code="stats.bad_field", name=by[:60])
         column = self.model.__table__.c[by]  # type: ignore[attr-defined]
         is_time = info.type_name in ("date", "datetime")
@@ -471,6 +472,18 @@ class Ledger(Generic[M]):
         common = f"field.{name}"
         return i18n.t(common, lang) if i18n.has(common) else name
 
+    def _groupable(self, name: str) -> bool:
+        info = self.fields.get(name)
+        allowed = {"community_id", *self.filterable, "created_at"}
+        return info is not None and name in allowed and info.type_name not in ("json", "number")
+
+    def actions(self, principal: Principal) -> dict[str, bool]:
+        """Which generic actions this principal may take somewhere on this ledger."""
+        writes = ("create", "update", "delete", "import")
+        return {name: (self.writes or name not in writes)
+                and not principal.scope_for(f"{self.permission}:{name}").empty
+                for name in ("read", *writes, "export", "stats")}
+
     def metadata(self, lang: str) -> dict[str, Any]:
         """Fields, types, enums and labels: everything one generic page needs."""
         create_fields = self.create_schema.model_fields
@@ -490,7 +503,10 @@ class Ledger(Generic[M]):
                 "editable": name in update_fields,
                 "required": name in create_fields and create_fields[name].is_required(),
                 "personal": name in self.personal,
+                "groupable": self._groupable(name),
             }
+            if name in self.refs:
+                entry["ref"] = self.refs[name]
             if info and info.enum is not None:
                 entry["enum"] = [{"value": e.value, "label": enum_label(info.enum, e, lang)}
                                  for e in info.enum]

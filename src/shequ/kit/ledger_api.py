@@ -53,6 +53,45 @@ class Stats(BaseModel):
     total: int
 
 
+class EnumOption(BaseModel):
+    """One allowed value of an enum field, with its label."""
+
+    value: Any
+    label: str
+
+
+class FieldMeta(BaseModel):
+    """How the generic page shows, filters and edits one field."""
+
+    name: str
+    label: str
+    type: str
+    nullable: bool
+    filterable: bool
+    sortable: bool
+    searchable: bool
+    creatable: bool
+    editable: bool
+    required: bool
+    personal: bool
+    groupable: bool
+    enum: list[EnumOption] | None = None
+    max_length: int | None = None
+    ref: str | None = None
+
+
+class LedgerMeta(BaseModel):
+    """Everything one generic ledger page needs, including what the caller may do."""
+
+    name: str
+    label: str
+    layer: str
+    fields: list[FieldMeta]
+    default_sort: list[str]
+    operators: list[str]
+    actions: dict[str, bool]
+
+
 class ImportResult(BaseModel):
     """What an import created."""
 
@@ -105,10 +144,10 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
         return json_response({"items": page.items, "total": page.total, "page": page.page,
                               "page_size": page.page_size})
 
-    @router.get("/meta", summary=f"Describe the {ledger.name} ledger")
+    @router.get("/meta", response_model=LedgerMeta, summary=f"Describe the {ledger.name} ledger")
     def meta(principal: PrincipalDep) -> dict[str, Any]:
         ledger.scope(principal, "read")
-        return ledger.metadata(current_language())
+        return {**ledger.metadata(current_language()), "actions": ledger.actions(principal)}
 
     @router.get("/stats", response_model=Stats, openapi_extra=extra,
                 summary=f"Count {ledger.name} by a field")

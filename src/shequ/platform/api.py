@@ -41,13 +41,16 @@ from shequ.platform.schemas import (
     MenuGroup,
     MeResponse,
     OrganisationRead,
+    PasswordChange,
     RefreshRequest,
     RegionCreate,
     RegionRead,
     RoleGrant,
+    RoleRead,
     TokenResponse,
     UserCreate,
     UserRead,
+    UserUpdate,
 )
 from shequ.platform.scoping import Subject
 from shequ.platform.security.fields import mask_phone
@@ -267,6 +270,42 @@ def _check_grant(subject: Subject, role: Role | None, kind: ScopeKind,
     if (reach is not None and community.id not in reach) or not all(
             grants(own, perm) for perm in role.permissions):
         raise Forbidden(code="resource.out_of_scope")
+
+
+@router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
+def update_user(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: UserUpdate,
+                subject: CurrentSubject, services: ServicesDep, session: WriteSession) -> Any:
+    """Enable or disable a user, or change their name or phone."""
+    user = session.get(User, user_id)
+    scope = subject.scope_for("users:update")
+    reach = scope.community_ids()
+    communities = {a.community_id for a in user.assignments} if user else set()
+    if user is None or scope.empty or (reach is not None and not communities & reach):
+        raise NotFound()
+    changed = services.platform.update_user(session, subject, user,
+                                            body.model_dump(exclude_unset=True))
+    return _user_read(changed, subject.can("users:personal"))
+
+
+@router.post("/me/password", status_code=204, response_class=Response, tags=["me"])
+def change_password(body: PasswordChange, subject: CurrentSubject, services: ServicesDep,
+                    session: WriteSession) -> Response:
+    """Change my password; my other sessions end."""
+    services.platform.change_password(session, subject, body.current_password,
+                                      body.new_password)
+    return Response(status_code=204)
+
+
+@router.get("/roles", response_model=list[RoleRead], tags=["users"])
+def list_roles(subject: CurrentSubject, session: ReadSession) -> Any:
+    """Every role with its translated name, family, scopes and permissions."""
+    if not subject.can("users:read"):
+        raise Forbidden(code="auth.missing_permission", permission="users:read")
+    lang = current_language()
+    roles = session.scalars(select(Role).order_by(Role.family, Role.code)).all()
+    return [RoleRead(code=r.code, name=r.name_zh if lang == "zh-CN" else r.name_en,
+                     family=r.family, scopes=r.scopes, permissions=r.permissions,
+                     builtin=r.builtin) for r in roles]
 
 
 # -- API keys ----------------------------------------------------------------------------------

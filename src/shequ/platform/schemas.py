@@ -176,6 +176,58 @@ class UserRead(BaseModel):
     created_at: dt.datetime
 
 
+class UserUpdate(BaseModel):
+    """A change to a user: enable or disable, rename, new phone."""
+
+    model_config = Strict
+    display_name: str | None = Field(default=None, max_length=100)
+    phone: Phone | None = None
+    is_active: bool | None = None
+
+
+class PasswordChange(BaseModel):
+    """The current password and a new one meeting the policy."""
+
+    model_config = Strict
+    current_password: str = Field(min_length=1, max_length=128)
+    new_password: str = Field(min_length=1, max_length=128)
+
+
+class RoleRead(BaseModel):
+    """A role with its translated name, family, scopes and permissions."""
+
+    code: str
+    name: str
+    family: str
+    scopes: list[str]
+    permissions: list[str]
+    builtin: bool
+
+
+class ProblemError(BaseModel):
+    """One field or row problem inside a problem+json answer."""
+
+    field: str | None = None
+    row: int | None = None
+    location: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem+json answer with a stable `code` and a translated message."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    language: str | None = None
+    errors: list[ProblemError] | None = None
+
+
 class ApiKeyCreate(BaseModel):
     """A new API key for a third-party system."""
 

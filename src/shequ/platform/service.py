@@ -203,6 +203,41 @@ class PlatformService:
                     {"role": role_code, "scope": scope_kind, "scope_id": scope_id})
         return assignment
 
+    def update_user(self, session: Session, actor: Principal, user: User,
+                    changes: dict[str, Any]) -> User:
+        """Change a user's name, phone or active flag; disabling ends their sessions."""
+        before = {"display_name": user.display_name, "is_active": user.is_active}
+        for key, value in changes.items():
+            setattr(user, key, value)
+            if key == "phone":
+                user.phone_index = blind_index(value) if value else None
+        if changes.get("is_active") is False:
+            self._end_sessions(session, user.id)
+        session.flush()
+        self.record(session, actor, "user.update", "users", user.id, None, before,
+                    {k: v for k, v in changes.items() if k != "phone"})
+        return user
+
+    def change_password(self, session: Session, subject: Subject, current: str,
+                        new: str) -> None:
+        """Replace the caller's password after checking the current one and the policy."""
+        user = session.get(User, subject.actor_id) if subject.actor_id else None
+        if user is None or not self.passwords.verify(user.password_hash, current):
+            raise Unauthorized(code="auth.invalid_credentials")
+        self.policy.check(new, user.username)
+        user.password_hash = self.passwords.hash(new)
+        user.password_changed_at = utcnow()
+        self._end_sessions(session, user.id, keep=subject.session_id)
+        self.record(session, subject, "user.change_password", "users", user.id)
+
+    def _end_sessions(self, session: Session, user_id: int, keep: str | None = None) -> None:
+        now = utcnow()
+        for login in session.scalars(select(LoginSession).where(
+                LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))):
+            if login.id != keep:
+                login.revoked_at = now
+                self._subjects.pop(login.id, None)
+
     # -- log-in ----------------------------------------------------------------------------
 
     def login(self, session: Session, username: str, password: str, ip: str | None,

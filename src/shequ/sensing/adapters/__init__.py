@@ -115,7 +115,7 @@ def decode_payload(
         return Decoded(messages=decoder(topic, payload, received_at))
     except ShequError as error:
         return Decoded(rejections=[Rejection.from_error(error)])
-    except Exception as error:  # a faulty plug-in must not stop the ingest pipeline
+    except Exception as error:  # noqa: BLE001 (a faulty plug-in must not stop ingestion)
         failure = {"format": format_name, "error": type(error).__name__}
         return Decoded(rejections=[Rejection("sensing.dead_letter.adapter_failed", failure)])
 
