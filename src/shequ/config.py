@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     export_max_rows: int = Field(default=200_000, ge=1)
 
     web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
+    tiles_dir: Path = Path("var/tiles")
     mqtt_url: str = ""
     nats_url: str = ""
 

@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import FileResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from shequ.api.deps import CurrentSubject, ReadSession, ServicesDep, WriteSession
 from shequ.cim import ledgers
+from shequ.cim.export import ensure_tiles, tiles_dir
 from shequ.cim.imports import import_file, import_register, register_template
 from shequ.cim.levels import report
 from shequ.cim.models import Building, CimSite, Floor, Room, Unit
@@ -177,6 +179,29 @@ def geojson(code: str, layer: str, subject: CurrentSubject, session: ReadSession
                              "properties": props})
     body = orjson.dumps({"type": "FeatureCollection", "name": layer, "features": features_out})
     return Response(body, media_type="application/geo+json")
+
+
+@router.get("/tiles/tileset.json", summary="The community's 3D Tiles 1.1 tileset (CIM2–CIM4)")
+def tileset(code: str, subject: CurrentSubject, services: ServicesDep,
+            session: WriteSession) -> Any:
+    """The tileset of the current model version, regenerated when the model changed."""
+    community = community_for(session, subject, code, "buildings:read")
+    folder = ensure_tiles(session, community.id, services.settings.tiles_dir)
+    return FileResponse(folder / "tileset.json", media_type="application/json",
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/tiles/v{version}/{path:path}", summary="One tile of a model version")
+def tile(code: str, version: int, path: str, subject: CurrentSubject, services: ServicesDep,
+         session: ReadSession) -> Any:
+    """A GLB tile; its URL names the model version, so it never changes."""
+    community = community_for(session, subject, code, "buildings:read")
+    folder = tiles_dir(services.settings.tiles_dir, community.id, version).resolve()
+    target = (folder / path).resolve()
+    if not target.is_file() or not target.is_relative_to(folder) or target.suffix != ".glb":
+        raise NotFound(code="request.not_found")
+    return FileResponse(target, media_type="model/gltf-binary",
+                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
 
 
 def site_origin(session: Session, community_id: int) -> tuple[float, float, float]:

@@ -210,6 +210,31 @@ def import_command(
         console.print(f"  [yellow]warning[/yellow] {warning['location']}: {warning['message']}")
 
 
+@app.command("export")
+def export_command(
+    kind: Annotated[str, typer.Argument(help="cityjson, geojson or 3dtiles")],
+    community: Annotated[str, typer.Option(help="Community code")],
+    out: Annotated[Path, typer.Option(help="Output file (cityjson) or folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Export the community model: CityJSON 2.0, GeoJSON per object kind, or 3D Tiles 1.1."""
+    import json
+
+    from shequ.cim.export import export
+
+    if kind not in ("cityjson", "geojson", "3dtiles"):
+        console.print(f"[red]unknown export kind[/red] {kind}: use cityjson, geojson or 3dtiles")
+        raise typer.Exit(2)
+    services = _services()
+    target = _community(services, community)
+    with console.status(f"exporting {kind}…"), services.db.write() as session:
+        result = export(session, target.id, kind, out)
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    else:
+        console.print(f"[green]exported[/green] {kind} to {result['path']}")
+
+
 @cim_app.command("levels")
 def cim_levels(
     community: Annotated[str, typer.Option(help="Community code")],
