@@ -61,6 +61,12 @@ class Settings(BaseSettings):
 
     web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
     tiles_dir: Path = Path("var/tiles")
+    files_dir: Path = Path("var/files")
+    files_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    notify_channels: str = "inapp,log"
+    notify_sms_gateway: str = ""
+    notify_wechat_gateway: str = ""
+    case_type_dirs: str = ""
     mqtt_url: str = ""
     nats_url: str = ""
 

@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-PACKAGES: tuple[str, ...] = ("shequ.platform", "shequ.cim")
+PACKAGES: tuple[str, ...] = ("shequ.platform", "shequ.cim", "shequ.notify", "shequ.cases")
 
 
 def _modules(suffix: str) -> list[ModuleType]:

@@ -186,3 +186,19 @@ def test_unexpected_errors_keep_the_request_id(app: Any, world: World) -> None:
     body = _problem(response, 500, "internal.error")
     assert body["request_id"] == "req-42"
     assert "req-42" in body["title"] and "boom" not in response.text
+
+
+def test_null_for_a_required_field_is_refused_by_name(world: World,
+                                                      admin: dict[str, str]) -> None:
+    row = world.client.post(ORGS, headers=admin, json={
+        "community_id": world.community_id, "name": "不能为空", "kind": "other"}).json()
+    body = _problem(world.client.patch(f"{ORGS}/{row['id']}", headers=admin,
+                                       json={"name": None, "notes": None}),
+                    422, "request.invalid")
+    assert [e["field"] for e in body["errors"]] == ["name"]
+    cleared = world.client.patch(f"{ORGS}/{row['id']}", headers=admin, json={"notes": None})
+    assert cleared.status_code == 200
+    user = world.user("maintenance_worker")
+    kept = world.client.patch(f"/api/v1/users/{world.users[user]}", headers=admin,
+                              json={"is_active": None, "display_name": "王师傅"})
+    assert kept.status_code == 200 and kept.json()["is_active"] is True

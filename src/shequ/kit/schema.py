@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import typing
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 MAX_ID = 2**62
 
@@ -26,6 +27,7 @@ def partial(model: type[BaseModel], name: str | None = None,
     Fields in `exclude` (by default the tenant key) cannot be changed: they accept no value.
     """
     fields: dict[str, Any] = {}
+    required: list[str] = []
     for field_name, info in model.model_fields.items():
         if field_name in exclude:
             fields[field_name] = (None, Field(default=None, exclude=True))
@@ -34,9 +36,23 @@ def partial(model: type[BaseModel], name: str | None = None,
         optional.default = None
         optional.default_factory = None
         fields[field_name] = (info.annotation | None, optional)  # type: ignore[operator]
+        if not _allows_none(info.annotation):
+            required.append(field_name)
+    validators = {"_refuse_null": field_validator(*required)(_refuse_null)} if required else {}
     return create_model(name or model.__name__.replace("Create", "Update"), __base__=model,
                         __doc__=f"A change to {model.__name__.removesuffix('Create')} "
-                        "(every field optional).", **fields)
+                        "(every field optional).", __validators__=validators, **fields)
+
+
+def _allows_none(annotation: Any) -> bool:
+    return annotation is None or annotation is Any or type(None) in typing.get_args(annotation)
+
+
+def _refuse_null(cls: Any, value: Any) -> Any:
+    """Fields that cannot be empty may be left out of a change, but not set to null."""
+    if value is None:
+        raise ValueError("this field cannot be null; leave it out to keep its value")
+    return value
 
 
 def editable(model: type[BaseModel]) -> list[str]:

@@ -207,6 +207,7 @@ class PlatformService:
                     changes: dict[str, Any]) -> User:
         """Change a user's name, phone or active flag; disabling ends their sessions."""
         before = {"display_name": user.display_name, "is_active": user.is_active}
+        changes = {k: v for k, v in changes.items() if v is not None or k == "phone"}
         for key, value in changes.items():
             setattr(user, key, value)
             if key == "phone":

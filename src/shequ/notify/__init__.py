@@ -1,0 +1,1 @@
+"""Notifications: an in-app inbox and pluggable outbound senders (log, SMS, WeChat)."""
