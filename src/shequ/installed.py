@@ -10,7 +10,10 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-PACKAGES: tuple[str, ...] = ("shequ.platform", "shequ.cim", "shequ.notify", "shequ.cases")
+PACKAGES: tuple[str, ...] = (
+    "shequ.platform", "shequ.cim", "shequ.sensing", "shequ.notify", "shequ.cases",
+    "shequ.people", "shequ.access",
+)
 
 
 def _modules(suffix: str) -> list[ModuleType]:

@@ -300,6 +300,69 @@ def serve(
                 access_log=False)
 
 
+@app.command("ingest")
+def ingest(
+    mqtt_url: Annotated[str | None, typer.Option(
+        "--mqtt-url", help="Broker and ingest account, mqtt://user:password@host:port "
+        "(default: SHEQU_MQTT_URL)")] = None,
+    client_id: Annotated[str | None, typer.Option(
+        help="MQTT client id; keep it stable: the broker keeps the session under it")] = None,
+    communities: Annotated[str | None, typer.Option(
+        help="Only these communities (comma-separated topic ids): split the load between "
+        "workers by community")] = None,
+    share_group: Annotated[str | None, typer.Option(
+        help="Shared-subscription group instead (note: Mosquitto 2.0 does not restore shared "
+        "subscriptions after a broker restart)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Messages per transaction")] = None,
+) -> None:
+    """Run the MQTT ingest worker: store device messages, send commands, keep rollups.
+
+    Stops cleanly on SIGTERM or Ctrl-C (the batch at hand is stored and acknowledged).
+    """
+    from shequ.sensing.cli import run_ingest, sensing_settings
+
+    settings = sensing_settings(mqtt_url=mqtt_url, client_id=client_id, communities=communities,
+                                share_group=share_group, batch_size=batch_size)
+    try:
+        run_ingest(_services(), settings)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command("simulate")
+def simulate(
+    community: Annotated[str, typer.Option(help="Community code whose devices to simulate")],
+    mqtt_url: Annotated[str | None, typer.Option(
+        "--mqtt-url", help="Broker and an account allowed to speak for the community's "
+        "devices; default: a simulator account made through SHEQU_SENSING_DYNSEC_URL")] = None,
+    speed: Annotated[float, typer.Option(
+        min=0.01, max=3600, help="Time compression: 60 = a simulated minute per second")] = 1.0,
+    duration: Annotated[float, typer.Option(
+        min=0, help="Stop after this many real seconds (0: until Ctrl-C)")] = 0.0,
+    incident: Annotated[list[str] | None, typer.Option(
+        help="Play an incident, NAME or NAME:DEVICE (smoke, gas_leak, bin_full, intrusion, "
+        "well_flooding, lamp_fault); repeatable")] = None,
+    interval: Annotated[float, typer.Option(
+        min=1, help="Sampling interval (simulated seconds) of types that declare none")] = 60.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same values)")] = 0,
+) -> None:
+    """Simulate a community's registered devices over MQTT: telemetry at the guide's rates,
+    heartbeats, state, answers to commands, and scripted incidents."""
+    from shequ.sensing.cli import run_simulate
+
+    try:
+        counts = run_simulate(_services(), community, mqtt_url, speed=speed, duration_s=duration,
+                              incidents=incident or [], seed=seed, interval_s=interval)
+    except (ValueError, LookupError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except ShequError as exc:
+        _fail(exc)
+        return
+    console.print("published: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
 @app.command("demo")
 def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve",

@@ -62,7 +62,15 @@ def _cim(session: Session, platform: PlatformService, community: Community) -> N
     load_cim(session, platform, community)
 
 
-STEPS: list[tuple[str, Step]] = [("CIM: buildings, register, facilities, IFC model", _cim)]
+def _people(session: Session, platform: PlatformService, community: Community) -> None:
+    from shequ.demo.people import load_people
+
+    load_people(session, platform, community)
+
+
+STEPS: list[tuple[str, Step]] = [("CIM: buildings, register, facilities, IFC model", _cim),
+                                 ("People: residents, households, vehicles, a month of passes",
+                                  _people)]
 """Each layer appends (label, step) to fill the demo community with its data."""
 
 

@@ -8,7 +8,7 @@ may override; the routes in `shequ.kit.ledger_api` are generated from it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -57,6 +57,8 @@ class Page:
     total: int
     page: int
     page_size: int
+    revealed: tuple[tuple[int, int], ...] = ()
+    """(community id, row id) of rows shown with personal fields unmasked (`audit_reads`)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class Ledger(Generic[M]):
     writes: bool = True
     """False for ledgers written only through domain verbs (cases, alarms): the generic
     create, update, delete and import routes are not mounted; reads, export and stats are."""
+    audit_reads: bool = False
+    """Record every read that shows personal fields unmasked (list, get, export): one audit
+    entry per community naming the rows revealed (6.8.1)."""
     example: Callable[[Session, int, int], dict[str, Any]] | None = None
     """Valid create input number n in a community (creating prerequisites as needed); the
     generic contract tests exercise every ledger with it."""
@@ -141,6 +146,30 @@ class Ledger(Generic[M]):
                     data[name] = mask(data[name])
         return data
 
+    def desensitise(self, row: M, data: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """Shape one exported row (override for per-field export policies, 6.8.1.3)."""
+        return data
+
+    def audit_copy(self, row: M) -> dict[str, Any]:
+        """The row as the audit trail keeps it (override to keep secrets out of the log)."""
+        return self.present(row, _Trusted())
+
+    def reveals(self, principal: Principal, row: M) -> bool:
+        """Whether showing this row to the principal is an audited unmasked read."""
+        return (self.audit_reads and bool(self.personal) and not isinstance(principal, _Trusted)
+                and self._may_see_personal(principal, row))
+
+    def audit_read(self, session: Session, principal: Principal, audit: AuditSink, action: str,
+                   revealed: Iterable[tuple[int, int]]) -> None:
+        """Record unmasked reads: one entry per community with the row ids revealed."""
+        by_community: dict[int, list[int]] = {}
+        for community_id, row_id in revealed:
+            by_community.setdefault(community_id, []).append(row_id)
+        for community_id, ids in sorted(by_community.items()):
+            audit(session, principal, f"{self.name}.read_personal", self.name,
+                  ids[0] if len(ids) == 1 else None, community_id, None,
+                  {"via": action, "count": len(ids), "ids": ids[:1000]})
+
     def _may_see_personal(self, principal: Principal, row: M) -> bool:
         scope = principal.scope_for(f"{self.permission}:personal")
         if scope.empty:
@@ -180,6 +209,11 @@ class Ledger(Generic[M]):
             getattr(row, self.building_column) if self.building_column else None,
             getattr(row, self.household_column) if self.household_column else None,
         )
+
+    def authorise(self, principal: Principal, action: str, row: M) -> None:
+        """403 unless the principal may take `action` on this (new or changed) row; for
+        domain verbs that write rows themselves."""
+        self._check_scope(self.scope(principal, action), row)
 
     def visible(self, principal: Principal, action: str = "read") -> Select[Any]:
         """A SELECT of the live rows the principal may see."""
@@ -259,7 +293,8 @@ class Ledger(Generic[M]):
             (query.page - 1) * query.page_size)
         rows = session.scalars(stmt).all()
         items = [self.present(row, principal) for row in rows]
-        return Page(items, total, query.page, query.page_size)
+        revealed = tuple((r.community_id, r.id) for r in rows if self.reveals(principal, r))
+        return Page(items, total, query.page, query.page_size, revealed)
 
     def rows(self, session: Session, principal: Principal, query: Query, limit: int,
              action: str = "export") -> Iterator[M]:
@@ -319,7 +354,7 @@ class Ledger(Generic[M]):
         scope = self.scope(principal, "create")
         row = self._insert(session, principal, body, scope)
         audit(session, principal, f"{self.name}.create", self.name, row.id,  # type: ignore[attr-defined]
-              row.community_id, None, self.present(row, _Trusted()))  # type: ignore[attr-defined]
+              row.community_id, None, self.audit_copy(row))  # type: ignore[attr-defined]
         return row
 
     def _insert(self, session: Session, principal: Principal, body: BaseModel,
@@ -398,13 +433,17 @@ class Ledger(Generic[M]):
         return value
 
     def export_table(self, session: Session, principal: Principal, query: Query, fmt: str,
-                     lang: str, limit: int) -> tuple[list[str], Iterator[list[Any]]]:
-        """Header and rows of an export, enum values shown by their labels."""
+                     lang: str, limit: int, revealed: list[tuple[int, int]] | None = None,
+                     ) -> tuple[list[str], Iterator[list[Any]]]:
+        """Header and rows of an export, enum values shown by their labels, desensitised
+        by `desensitise`; rows shown unmasked are appended to `revealed` when given."""
         names = list(self.read_schema.model_fields)
         header = [self.label_of(n, lang) for n in names]
         cells = []
         for row in self.rows(session, principal, query, limit):
-            data = self.present(row, principal)
+            data = self.desensitise(row, self.present(row, principal), principal)
+            if revealed is not None and self.reveals(principal, row):
+                revealed.append((row.community_id, row.id))  # type: ignore[attr-defined]
             cells.append([self._export_value(n, data.get(n), lang) for n in names])
         return header, iter(cells)
 
@@ -419,7 +458,7 @@ class Ledger(Generic[M]):
         """Apply a partial change, re-check the scope, audit before and after."""
         scope = self.scope(principal, "update")
         row = self.get(session, principal, row_id, "update")
-        before = self.present(row, _Trusted())
+        before = self.audit_copy(row)
         changes = self.prepare(session, principal, body.model_dump(exclude_unset=True), row)
         for key, value in changes.items():
             setattr(row, key, value)
@@ -427,14 +466,14 @@ class Ledger(Generic[M]):
         self._flush(session, row)
         self.after_write(session, principal, row)
         audit(session, principal, f"{self.name}.update", self.name, row_id,
-              row.community_id, before, self.present(row, _Trusted()))  # type: ignore[attr-defined]
+              row.community_id, before, self.audit_copy(row))  # type: ignore[attr-defined]
         return row
 
     def delete(self, session: Session, principal: Principal, row_id: int,
                audit: AuditSink) -> None:
         """Soft-delete a row (it stays for history) and audit it."""
         row: Any = self.get(session, principal, row_id, "delete")
-        before = self.present(row, _Trusted())
+        before = self.audit_copy(row)
         row.deleted_at = utcnow()
         session.flush()
         self.after_write(session, principal, row)
@@ -618,4 +657,6 @@ def translate_pydantic(err: Mapping[str, Any]) -> str:
         return i18n.t("validation.value", reason=str(ctx.get("error", err.get("msg", ""))))
     if kind == "string_pattern_mismatch":
         return i18n.t("validation.format")
+    if i18n.has(kind):  # custom errors whose type is a message key
+        return i18n.t(kind, **ctx)
     return str(err.get("msg", kind))

@@ -4,7 +4,7 @@
 # the ledger's own schema, so the OpenAPI document describes every ledger precisely.
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -134,13 +134,23 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
     PrincipalDep = Annotated[Principal, Depends(env.principal)]  # noqa: N806
     ReadDep = Annotated[Session, Depends(env.read_session)]  # noqa: N806
     WriteDep = Annotated[Session, Depends(env.write_session, scope="function")]  # noqa: N806
+    # Ledgers that audit unmasked reads get a write session (begun only when used) for it.
+    ReadAuditDep = Annotated[Session | None, Depends(  # noqa: N806
+        env.write_session if ledger.audit_reads else _no_session, scope="function")]
     extra = {"parameters": _list_parameters(ledger)}
+
+    def audit_reads(writer: Session | None, principal: Principal, action: str,
+                    revealed: Iterable[tuple[int, int]]) -> None:
+        if writer is not None and revealed:
+            ledger.audit_read(writer, principal, env.audit, action, revealed)
 
     @router.get("", response_model=page_model, openapi_extra=extra,
                 summary=f"List {ledger.name}")
-    def list_rows(request: Request, principal: PrincipalDep, session: ReadDep) -> Any:
+    def list_rows(request: Request, principal: PrincipalDep, session: ReadDep,
+                  writer: ReadAuditDep) -> Any:
         query = ledger.parse_query(request.query_params)
         page = ledger.list_page(session, principal, query)
+        audit_reads(writer, principal, "list", page.revealed)
         return json_response({"items": page.items, "total": page.total, "page": page.page,
                               "page_size": page.page_size})
 
@@ -160,11 +170,14 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
     @router.get("/export", openapi_extra=extra, summary=f"Export {ledger.name} as CSV or XLSX",
                 response_class=Response)
     def export(request: Request, principal: PrincipalDep, session: ReadDep,
+               writer: ReadAuditDep,
                format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv") -> Response:
         query = ledger.parse_query(request.query_params)
         lang = current_language()
+        revealed: list[tuple[int, int]] = []
         header, rows = ledger.export_table(session, principal, query, format, lang,
-                                           env.export_max_rows)
+                                           env.export_max_rows, revealed)
+        audit_reads(writer, principal, "export", revealed)
         name = f"{ledger.name}.{format}"
         disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
         if format == "xlsx":
@@ -174,8 +187,12 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
                                  headers=disposition)
 
     @router.get("/{row_id}", response_model=read_model, summary=f"Get one {ledger.name} row")
-    def get(row_id: Annotated[int, _RowId], principal: PrincipalDep, session: ReadDep) -> Any:
-        return ledger.present(ledger.get(session, principal, row_id), principal)
+    def get(row_id: Annotated[int, _RowId], principal: PrincipalDep, session: ReadDep,
+            writer: ReadAuditDep) -> Any:
+        row = ledger.get(session, principal, row_id)
+        if ledger.reveals(principal, row):
+            audit_reads(writer, principal, "get", [(row.community_id, row.id)])
+        return ledger.present(row, principal)
 
     if not ledger.writes:
         return router
@@ -220,6 +237,10 @@ def ledger_router(ledger: Ledger[Any], env: LedgerEnv) -> APIRouter:
     return router
 
 
+
+
+def _no_session() -> None:
+    """No session: this ledger does not audit its reads."""
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:

@@ -65,6 +65,8 @@ COMPARATORS: Mapping[str, str] = {
 }
 SOURCES = ("declared", "measured")
 DEFAULT_MAX_LENGTH = 256
+DEFAULT_RETENTION_DAYS = 90
+"""Raw telemetry is kept at least this long unless a type declares `retention_days`."""
 DEFAULT_MAX_ITEMS = 64
 
 KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -288,6 +290,7 @@ class DeviceType:
     tags: tuple[str, ...] = ()
     fiware: tuple[FiwareMapping, ...] = ()
     source: str = ""
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @cached_property
     def metric_index(self) -> Mapping[str, MetricSpec]:
@@ -766,7 +769,7 @@ def _ordered(low: float | None, high: float | None, at: _At) -> None:
 _TYPE_FIELDS = (
     "id", "name", "category", "heartbeat_timeout_s", "metrics", "events", "commands", "state",
     "indicators", "sample_interval_max_s", "transmit_interval_max_s", "rate_requirements",
-    "requirements", "table2", "tags", "fiware",
+    "requirements", "table2", "tags", "fiware", "retention_days",
 )
 
 
@@ -851,6 +854,8 @@ def _parse_type(data: Any, at: _At, stem: str, parser: _Parser) -> DeviceType:
         requirements=_strings(data.get("requirements"), at.sub("requirements"), _requirement),
         table2=table2, tags=_strings(data.get("tags"), at.sub("tags"), _tag),
         source=at.file, **sections, **_rates(data, at),
+        retention_days=_int(data.get("retention_days", DEFAULT_RETENTION_DAYS),
+                            at.sub("retention_days")),
     )
     fiware = _fiware(data.get("fiware"), at.sub("fiware"), device_type)
     return replace(device_type, fiware=fiware) if fiware else device_type

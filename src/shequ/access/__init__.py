@@ -1,0 +1,1 @@
+"""Access control (出入管理): doors, credentials, passes, watch-lists, visitors."""

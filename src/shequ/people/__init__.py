@@ -1,0 +1,1 @@
+"""Dynamic management (动态管理): persons, households, vehicles, organisations' staff."""
