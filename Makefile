@@ -63,7 +63,7 @@ lint: $(STAMP)  ## ruff and mypy
 
 bench: $(STAMP) tools  ## every benchmark in bench/, one JSON object each (BENCH_ARGS=--quick)
 	@mkdir -p bench/results
-	@for b in bench/*.py; do \
+	@for b in bench/[!_]*.py; do \
 	  name=$$(basename $$b .py); echo "== $$name"; \
 	  $(BIN)/python $$b $(BENCH_ARGS) | tee bench/results/$$name.json || exit 1; \
 	done
